@@ -2,7 +2,7 @@
 GO        ?= go
 BINARIES  := $(patsubst %/main.go,%,$(wildcard runphi/main.go jhctl/main.go cellgen/main.go))
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X main.version=$(VERSION)
+LDFLAGS   := -s -w -X github.com/runphi-go/runphi/internal/version.version=$(VERSION)
 FUZZTIME  ?= 5s
 
 .PHONY: help build build-arm64 test fuzz bench lint check-static demo ci clean

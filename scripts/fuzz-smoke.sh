@@ -10,7 +10,7 @@ for pkg in $(go list ./...); do
 	grep -lq '^func Fuzz' "$dir"/*_test.go 2>/dev/null || continue
 	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
 		echo "fuzz: $pkg $target ($fuzztime)"
-		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/fuzz-$$.log 2>&1 || {
+		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 2s "$pkg" >/tmp/fuzz-$$.log 2>&1 || {
 			cat /tmp/fuzz-$$.log; rm -f /tmp/fuzz-$$.log; exit 1; }
 		count=$((count + 1))
 	done
