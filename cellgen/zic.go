@@ -1,0 +1,199 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/spf13/pflag"
+
+	"github.com/runphi-go/runphi/cellgen/alloc"
+	"github.com/runphi-go/runphi/cellgen/board"
+	"github.com/runphi-go/runphi/cellgen/check"
+	"github.com/runphi-go/runphi/cellgen/descriptor"
+	"github.com/runphi-go/runphi/cellgen/zic"
+)
+
+// maxSpecSize bounds a bundle's config.json; real ones are a few KiB.
+const maxSpecSize = 4 << 20
+
+func zicCommand() *command {
+	return &command{
+		name:     "zic",
+		synopsis: "--board DIR --bundle OCI_BUNDLE [--state FILE] [--name NAME] -o OUT.cell",
+		summary:  "allocate resources and write the cell configuration for an OCI bundle",
+		help: `Build the cell configuration of a ZIC (a container run as a Jailhouse cell):
+read the bundle's config.json and the ZIC descriptor (/boot/config.json) in its
+root filesystem, allocate CPUs, RAM, a loader slot and, if asked for, an
+ivshmem-net link from the board's pool, check the cell against the board's
+root cell and write it.
+
+With --state the allocation is recorded in that state file, shared with
+runphi, and is kept until released; without it the cell is allocated from an
+empty pool and nothing is recorded. On any failure nothing is written and the
+state file keeps its grants.`,
+		setup: func(fs *pflag.FlagSet) action {
+			var o zicOptions
+			fs.StringVarP(&o.board, "board", "b", "", "board `DIR` with pool.json and system.json (required)")
+			fs.StringVar(&o.bundle, "bundle", "", "OCI bundle `DIR` with config.json (required)")
+			fs.StringVar(&o.state, "state", "", "allocator state `FILE` to record the grant in")
+			fs.StringVar(&o.name, "name", "", "cell and grant `NAME` (default: the bundle directory's name)")
+			fs.StringVarP(&o.output, "output", "o", "", "write the cell configuration to `FILE` (required)")
+			return o.run
+		},
+	}
+}
+
+type zicOptions struct {
+	board, bundle, state, name, output string
+}
+
+func (o *zicOptions) run(a *app, _ []string) error {
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"--board", o.board}, {"--bundle", o.bundle}, {"-o/--output", o.output}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return usageErrorf("%s required", strings.Join(missing, ", "))
+	}
+	if o.output == "-" {
+		return usageErrorf("-o/--output must name a file")
+	}
+	bundle, err := filepath.Abs(o.bundle)
+	if err != nil {
+		return fmt.Errorf("bundle %s: %w", o.bundle, err)
+	}
+	name := o.name
+	if name == "" {
+		name = filepath.Base(bundle)
+	}
+
+	b, err := board.Load(o.board)
+	if err != nil {
+		return err
+	}
+	req, opts, err := zicRequest(b, bundle)
+	if err != nil {
+		return err
+	}
+
+	if o.state == "" {
+		g, err := alloc.NewState().Allocate(b.Pool, name, req)
+		if err != nil {
+			return fmt.Errorf("allocate %q: %w", name, err)
+		}
+		return writeZIC(a, b, g, opts, o.output)
+	}
+
+	// The reservation keeps the state locked until the cell file is
+	// written, and is rolled back if anything fails.
+	res, err := alloc.Open(o.state, b.Pool).Reserve(name, req)
+	if err != nil {
+		return fmt.Errorf("allocate %q in %s: %w", name, o.state, err)
+	}
+	if err := writeZIC(a, b, res.Grant(), opts, o.output); err != nil {
+		if rerr := res.Rollback(); rerr != nil {
+			return errors.Join(err, fmt.Errorf("release %q in %s: %w", name, o.state, rerr))
+		}
+		return err
+	}
+	if err := res.Commit(); err != nil {
+		// Keep the output and the state consistent: no cell file for a
+		// grant that is not recorded as in use.
+		if rerr := os.Remove(o.output); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return fmt.Errorf("record %q in %s: %w", name, o.state, err)
+	}
+	return nil
+}
+
+// zicRequest reads the bundle and its image's descriptor and returns what
+// the ZIC asks of the allocator and of the cell generator.
+func zicRequest(b *board.Board, bundle string) (alloc.Request, zic.Options, error) {
+	spec, err := readSpec(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return alloc.Request{}, zic.Options{}, err
+	}
+	if spec.Root == nil || spec.Root.Path == "" {
+		return alloc.Request{}, zic.Options{}, fmt.Errorf("bundle %s: config.json has no root.path", bundle)
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	im, err := descriptor.Open(rootfs)
+	if err != nil {
+		return alloc.Request{}, zic.Options{}, err
+	}
+	d := im.Desc
+	if err := im.Close(); err != nil {
+		return alloc.Request{}, zic.Options{}, fmt.Errorf("image %s: %w", rootfs, err)
+	}
+	if err := d.CheckBoard(len(b.Pool.RPUs) > 0); err != nil {
+		return alloc.Request{}, zic.Options{}, err
+	}
+	if d.RPU {
+		return alloc.Request{}, zic.Options{}, errors.New("rpu_req: Cortex-R cells are not built by cellgen zic")
+	}
+	res, err := descriptor.Resources(spec, d)
+	if err != nil {
+		return alloc.Request{}, zic.Options{}, err
+	}
+	req := alloc.Request{CPUs: res.CPUs, CPUCount: res.NumCPUs, Memory: res.Memory, Net: d.Net}
+	opts := zic.Options{Console: zic.Console(d.Console)}
+	// Linux starts through the loader at guest address 0; other payloads
+	// start where they are loaded.
+	if d.OS != descriptor.OSLinux {
+		opts.ResetAddress = d.LoadAddress
+	}
+	return req, opts, nil
+}
+
+func readSpec(path string) (*specs.Spec, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSpecSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > maxSpecSize {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxSpecSize)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &spec, nil
+}
+
+// writeZIC generates the cell for grant g, checks it beside the board's
+// root cell and writes it atomically.
+func writeZIC(a *app, b *board.Board, g alloc.Grant, opts zic.Options, output string) error {
+	c, err := zic.Generate(b, g, opts)
+	if err != nil {
+		return err
+	}
+	findings := check.System(b.Root, c)
+	if errs := check.Errors(findings); len(errs) > 0 {
+		for _, f := range errs {
+			fmt.Fprintln(a.stderr, f.String())
+		}
+		return fmt.Errorf("cell %q does not fit board %s: %s", c.Name, b.Name, plural(len(errs), "error"))
+	}
+	data, err := c.Marshal()
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(output, data, 0o644)
+}
