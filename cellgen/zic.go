@@ -1,26 +1,21 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/pflag"
 
 	"github.com/runphi-go/runphi/cellgen/alloc"
 	"github.com/runphi-go/runphi/cellgen/board"
+	bundlepkg "github.com/runphi-go/runphi/cellgen/bundle"
 	"github.com/runphi-go/runphi/cellgen/check"
 	"github.com/runphi-go/runphi/cellgen/descriptor"
 	"github.com/runphi-go/runphi/cellgen/zic"
 )
-
-// maxSpecSize bounds a bundle's config.json; real ones are a few KiB.
-const maxSpecSize = 4 << 20
 
 func zicCommand() *command {
 	return &command{
@@ -79,17 +74,19 @@ func (o *zicOptions) run(a *app, _ []string) error {
 	if err != nil {
 		return err
 	}
-	req, opts, err := zicRequest(b, bundle)
+	z, err := bundlepkg.Open(bundle, nil, b)
 	if err != nil {
 		return err
 	}
+	defer z.Close()
+	req, opts := z.Request, z.Options
 
 	if o.state == "" {
 		g, err := alloc.NewState().Allocate(b.Pool, name, req)
 		if err != nil {
 			return fmt.Errorf("allocate %q: %w", name, err)
 		}
-		return writeZIC(a, b, g, opts, o.output)
+		return writeZIC(a, b, z, g, opts, o.output)
 	}
 
 	// The reservation keeps the state locked until the cell file is
@@ -98,7 +95,7 @@ func (o *zicOptions) run(a *app, _ []string) error {
 	if err != nil {
 		return fmt.Errorf("allocate %q in %s: %w", name, o.state, err)
 	}
-	if err := writeZIC(a, b, res.Grant(), opts, o.output); err != nil {
+	if err := writeZIC(a, b, z, res.Grant(), opts, o.output); err != nil {
 		if rerr := res.Rollback(); rerr != nil {
 			return errors.Join(err, fmt.Errorf("release %q in %s: %w", name, o.state, rerr))
 		}
@@ -115,74 +112,21 @@ func (o *zicOptions) run(a *app, _ []string) error {
 	return nil
 }
 
-// zicRequest reads the bundle and its image's descriptor and returns what
-// the ZIC asks of the allocator and of the cell generator.
-func zicRequest(b *board.Board, bundle string) (alloc.Request, zic.Options, error) {
-	spec, err := readSpec(filepath.Join(bundle, "config.json"))
-	if err != nil {
-		return alloc.Request{}, zic.Options{}, err
-	}
-	if spec.Root == nil || spec.Root.Path == "" {
-		return alloc.Request{}, zic.Options{}, fmt.Errorf("bundle %s: config.json has no root.path", bundle)
-	}
-	rootfs := spec.Root.Path
-	if !filepath.IsAbs(rootfs) {
-		rootfs = filepath.Join(bundle, rootfs)
-	}
-	im, err := descriptor.Open(rootfs)
-	if err != nil {
-		return alloc.Request{}, zic.Options{}, err
-	}
-	d := im.Desc
-	if err := im.Close(); err != nil {
-		return alloc.Request{}, zic.Options{}, fmt.Errorf("image %s: %w", rootfs, err)
-	}
-	if err := d.CheckBoard(len(b.Pool.RPUs) > 0); err != nil {
-		return alloc.Request{}, zic.Options{}, err
-	}
-	if d.RPU {
-		return alloc.Request{}, zic.Options{}, errors.New("rpu_req: Cortex-R cells are not built by cellgen zic")
-	}
-	res, err := descriptor.Resources(spec, d)
-	if err != nil {
-		return alloc.Request{}, zic.Options{}, err
-	}
-	req := alloc.Request{CPUs: res.CPUs, CPUCount: res.NumCPUs, Memory: res.Memory, Net: d.Net}
-	opts := zic.Options{Console: zic.Console(d.Console)}
-	// Linux starts through the loader at guest address 0; other payloads
-	// start where they are loaded.
-	if d.OS != descriptor.OSLinux {
-		opts.ResetAddress = d.LoadAddress
-	}
-	return req, opts, nil
-}
-
-func readSpec(path string) (*specs.Spec, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxSpecSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > maxSpecSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxSpecSize)
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(data, &spec); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &spec, nil
-}
-
 // writeZIC generates the cell for grant g, checks it beside the board's
-// root cell and writes it atomically.
-func writeZIC(a *app, b *board.Board, g alloc.Grant, opts zic.Options, output string) error {
+// root cell, checks that the image's payload can be loaded into it, and
+// writes it atomically.
+func writeZIC(a *app, b *board.Board, z *bundlepkg.ZIC, g alloc.Grant, opts zic.Options, output string) error {
 	c, err := zic.Generate(b, g, opts)
 	if err != nil {
 		return err
+	}
+	if z.Desc.OS == descriptor.OSLinux {
+		_, _, _, err = z.LinuxFiles(c)
+	} else {
+		_, err = z.Payload(c)
+	}
+	if err != nil {
+		return fmt.Errorf("image %s: %w", z.Rootfs, err)
 	}
 	findings := check.System(b.Root, c)
 	if errs := check.Errors(findings); len(errs) > 0 {

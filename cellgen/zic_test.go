@@ -29,6 +29,30 @@ func bundle(t *testing.T, name, spec, desc string) string {
 			t.Fatal(err)
 		}
 	}
+	// The default inmate, small enough for any cell.
+	if err := os.WriteFile(filepath.Join(dir, "rootfs", "boot", "boot.bin"), make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// withFile adds a file (or, if target is set, a symlink) to a bundle's rootfs.
+func withFile(t *testing.T, dir, path string, size int, target string) string {
+	t.Helper()
+	p := filepath.Join(dir, "rootfs", path)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(p)
+	var err error
+	if target != "" {
+		err = os.Symlink(target, p)
+	} else {
+		err = os.WriteFile(p, make([]byte, size), 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	return dir
 }
 
@@ -162,6 +186,11 @@ func TestZICFailureChangesNothing(t *testing.T) {
 		{"no descriptor", bundle(t, "plain", `{"root": {"path": "rootfs"}}`, ""), nil, "no ZIC descriptor"},
 		{"bad descriptor", bundle(t, "bad", `{"root": {"path": "rootfs"}}`, `{"os_var": "dos"}`), nil, "os_var"},
 		{"bad bundle", bundle(t, "badspec", `{"root": `, `{}`), nil, "config.json"},
+		{"inmate escapes the rootfs", withFile(t, bundle(t, "escape", `{"root": {"path": "rootfs"}}`, `{"inmate": "/boot/evil.bin"}`),
+			"boot/evil.bin", 0, "/etc/passwd"), nil, "/boot/evil.bin"},
+		{"inmate missing", bundle(t, "noinmate", `{"root": {"path": "rootfs"}}`, `{"inmate": "/boot/none.bin"}`), nil, "/boot/none.bin"},
+		{"inmate too big for the loader slot", withFile(t, bundle(t, "fat", `{"root": {"path": "rootfs"}}`, `{}`),
+			"boot/boot.bin", 80<<10, ""), nil, "/boot/boot.bin"},
 		{"unwritable output", bundle(t, "nodir", `{"root": {"path": "rootfs"}}`, `{}`),
 			[]string{"-o", filepath.Join(dir, "missing-dir", "x.cell")}, "missing-dir"},
 	} {
