@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/runphi-go/runphi/cellgen/board"
+	"github.com/runphi-go/runphi/cellgen/cell"
 	"github.com/runphi-go/runphi/cellgen/cpuset"
 )
 
@@ -311,7 +312,7 @@ func (s *State) check() error {
 			case g.RAM.Overlaps(o.RAM) || g.RAM.Overlaps(o.Loader) || g.Loader.Overlaps(o.RAM) || g.Loader.Overlaps(o.Loader):
 				what = "memory"
 			case g.Net != nil && o.Net != nil && g.Net.BDF == o.Net.BDF:
-				what = "ivshmem-net " + board.FormatBDF(g.Net.BDF)
+				what = "ivshmem-net " + cell.FormatBDF(g.Net.BDF)
 			default:
 				continue
 			}

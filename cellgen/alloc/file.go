@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runphi-go/runphi/cellgen/board"
+	"github.com/runphi-go/runphi/cellgen/cell"
 	"github.com/runphi-go/runphi/cellgen/cpuset"
 )
 
@@ -370,7 +371,7 @@ func encodeState(s *State) ([]byte, error) {
 			gj.State = stateReserved
 		}
 		if n := g.Net; n != nil {
-			gj.Net = &netJSON{BDF: board.FormatBDF(n.BDF), Window: board.FormatHex(n.Window),
+			gj.Net = &netJSON{BDF: cell.FormatBDF(n.BDF), Window: board.FormatHex(n.Window),
 				VPCIIrqBase: n.VPCIIrqBase, INTx: n.INTx, RootINTx: n.RootINTx}
 		}
 		out.Grants[name] = gj
@@ -420,7 +421,7 @@ func decodeState(data []byte) (*State, error) {
 		}
 		if n := gj.Net; n != nil {
 			slot := board.NetSlot{VPCIIrqBase: n.VPCIIrqBase, INTx: n.INTx, RootINTx: n.RootINTx}
-			if slot.BDF, err = board.ParseBDF(n.BDF); err != nil {
+			if slot.BDF, err = cell.ParseBDF(n.BDF); err != nil {
 				return nil, fail("net.bdf", err)
 			}
 			if slot.Window, err = board.ParseHex(n.Window); err != nil {

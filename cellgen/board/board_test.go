@@ -118,7 +118,7 @@ func TestDeriveRootLeavesReferenceAlone(t *testing.T) {
 		n := int(dev.ShmemPeers) + 2
 		s := int(dev.ShmemRegionsStart)
 		if !reflect.DeepEqual(d.MemRegions[s:s+n], r.MemRegions[s:s+n]) {
-			t.Errorf("regions of ivshmem %s moved or changed", FormatBDF(dev.BDF))
+			t.Errorf("regions of ivshmem %s moved or changed", cell.FormatBDF(dev.BDF))
 		}
 	}
 	if _, err := d.Marshal(); err != nil {
@@ -188,11 +188,11 @@ func TestDeriveRootCarving(t *testing.T) {
 					continue
 				}
 				if dev.Domain != 1 || dev.ShmemDevID != 0 || dev.ShmemPeers != 2 || dev.ShmemProtocol != cell.ShmemProtoVETH {
-					t.Errorf("device %s: %+v", FormatBDF(s.BDF), dev)
+					t.Errorf("device %s: %+v", cell.FormatBDF(s.BDF), dev)
 				}
 				g := NetRegions(s.Window, 0)
 				if !reflect.DeepEqual(rc.MemRegions[dev.ShmemRegionsStart:dev.ShmemRegionsStart+4], g[:]) {
-					t.Errorf("device %s: regions at %d are not its link", FormatBDF(s.BDF), dev.ShmemRegionsStart)
+					t.Errorf("device %s: regions at %d are not its link", cell.FormatBDF(s.BDF), dev.ShmemRegionsStart)
 				}
 			}
 		})
@@ -313,7 +313,7 @@ func TestDemosStillFit(t *testing.T) {
 				lines := rootGranted(c, b.Root.ARM.GICDBase)
 				for _, s := range b.Pool.Net {
 					if lines[s.INTx] {
-						t.Errorf("demo %s takes interrupt id %d of ivshmem_net %s", demo, s.INTx, FormatBDF(s.BDF))
+						t.Errorf("demo %s takes interrupt id %d of ivshmem_net %s", demo, s.INTx, cell.FormatBDF(s.BDF))
 					}
 				}
 			}
@@ -458,21 +458,6 @@ func TestParsePoolErrors(t *testing.T) {
 	}
 }
 
-func TestBDF(t *testing.T) {
-	for _, bdf := range []uint16{0, 0x08, 0x18, 0xff, 0x1234} {
-		s := FormatBDF(bdf)
-		got, err := ParseBDF(s)
-		if err != nil || got != bdf {
-			t.Errorf("ParseBDF(%q) = %#x, %v; want %#x", s, got, err, bdf)
-		}
-	}
-	for _, s := range []string{"", "00:01", "0:01.0", "00:20.0", "00:01.8", "zz:01.0"} {
-		if _, err := ParseBDF(s); err == nil {
-			t.Errorf("ParseBDF(%q) succeeded", s)
-		}
-	}
-}
-
 func TestINTxRotates(t *testing.T) {
 	// abi §7.3: the linux demo (vpci_irq_base 108) gets 140 for slot 0
 	// and 141 for slot 1; slot 4 wraps to pin A again.
@@ -482,7 +467,7 @@ func TestINTxRotates(t *testing.T) {
 		want uint32
 	}{{108, 0x00, 140}, {108, 0x08, 141}, {96, 0x18, 131}, {96, 0x20, 128}} {
 		if got := INTx(tt.base, tt.bdf); got != tt.want {
-			t.Errorf("INTx(%d, %s) = %d, want %d", tt.base, FormatBDF(tt.bdf), got, tt.want)
+			t.Errorf("INTx(%d, %s) = %d, want %d", tt.base, cell.FormatBDF(tt.bdf), got, tt.want)
 		}
 	}
 }

@@ -55,7 +55,7 @@ func DeriveRoot(ref *cell.System, pool *Pool) (*cell.System, error) {
 		}
 		end := int(d.ShmemRegionsStart) + int(d.ShmemPeers) + 2
 		if end > len(rc.MemRegions) {
-			return nil, fmt.Errorf("derive root: ivshmem %s: regions run past the region list", FormatBDF(d.BDF))
+			return nil, fmt.Errorf("derive root: ivshmem %s: regions run past the region list", cell.FormatBDF(d.BDF))
 		}
 		for i := int(d.ShmemRegionsStart); i < end; i++ {
 			shmem[i] = true
@@ -118,7 +118,7 @@ func DeriveRoot(ref *cell.System, pool *Pool) (*cell.System, error) {
 	granted := rootGranted(rc, sys.ARM.GICDBase)
 	for k, s := range missing {
 		if line := INTx(rc.VPCIIrqBase, s.BDF); !granted[line] {
-			return nil, fmt.Errorf("derive root: ivshmem %s: the root cell does not grant its interrupt id %d", FormatBDF(s.BDF), line)
+			return nil, fmt.Errorf("derive root: ivshmem %s: the root cell does not grant its interrupt id %d", cell.FormatBDF(s.BDF), line)
 		}
 		rc.PCIDevices = append(rc.PCIDevices, cell.PCIDevice{
 			Type:              cell.PCIIvshmem,

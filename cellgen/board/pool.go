@@ -192,27 +192,6 @@ func NetRegions(base uint64, peer int) [4]cell.MemRegion {
 	}
 }
 
-// FormatBDF formats a bdf as "00:01.0".
-func FormatBDF(bdf uint16) string {
-	return fmt.Sprintf("%02x:%02x.%x", bdf>>8, (bdf>>3)&0x1f, bdf&7)
-}
-
-// ParseBDF reads "bus:device.function" in hex, e.g. "00:01.0".
-func ParseBDF(s string) (uint16, error) {
-	bus, rest, ok1 := strings.Cut(s, ":")
-	dev, fn, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || len(bus) != 2 || len(dev) != 2 || len(fn) != 1 {
-		return 0, fmt.Errorf(`bad BDF %q, want "bb:dd.f" such as "00:01.0"`, s)
-	}
-	b, err1 := strconv.ParseUint(bus, 16, 8)
-	d, err2 := strconv.ParseUint(dev, 16, 8)
-	f, err3 := strconv.ParseUint(fn, 16, 8)
-	if err1 != nil || err2 != nil || err3 != nil || d > 0x1f || f > 7 {
-		return 0, fmt.Errorf("bad BDF %q", s)
-	}
-	return uint16(b<<8 | d<<3 | f), nil
-}
-
 // ParseHex reads a "0x..." address.
 func ParseHex(s string) (uint64, error) {
 	digits, ok := strings.CutPrefix(s, "0x")
@@ -425,7 +404,7 @@ func ParsePool(data []byte) (*Pool, error) {
 				RootINTx:    p.num(f+".root_intx", s.RootINTx),
 			}
 			if b := p.str(f+".bdf", s.BDF); p.err == nil {
-				bdf, err := ParseBDF(b)
+				bdf, err := cell.ParseBDF(b)
 				if err != nil {
 					p.fail(f+".bdf", "%v", err)
 				}
@@ -528,12 +507,12 @@ func (pool *Pool) check() error {
 		case s.BDF>>8 != 0 || s.BDF&7 != 0 || dev == 0:
 			// The virtual host bridge has bus 0 only, and slot 0
 			// is the upstream ivshmem demo.
-			p.fail(f+".bdf", "%s: want bus 00, function 0 and a device number of 1 or more", FormatBDF(s.BDF))
+			p.fail(f+".bdf", "%s: want bus 00, function 0 and a device number of 1 or more", cell.FormatBDF(s.BDF))
 		case s.Window%NetWindowSize != 0:
 			p.fail(f+".window", "0x%x is not aligned to 0x%x", s.Window, NetWindowSize)
 		case s.INTx != INTx(s.VPCIIrqBase, s.BDF):
 			p.fail(f+".intx", "%d, but slot %s with vpci_irq_base %d raises %d (32 + base + (device & 3))",
-				s.INTx, FormatBDF(s.BDF), s.VPCIIrqBase, INTx(s.VPCIIrqBase, s.BDF))
+				s.INTx, cell.FormatBDF(s.BDF), s.VPCIIrqBase, INTx(s.VPCIIrqBase, s.BDF))
 		case s.INTx > 1019 || s.RootINTx < 32 || s.RootINTx > 1019:
 			p.fail(f, "interrupt ids %d and %d must be SPIs (32..1019)", s.INTx, s.RootINTx)
 		case s.INTx == c.IRQ || s.RootINTx == c.IRQ:
@@ -544,7 +523,7 @@ func (pool *Pool) check() error {
 		for j, o := range pool.Net[:i] {
 			switch {
 			case o.BDF == s.BDF:
-				p.fail(f+".bdf", "%s repeats ivshmem_net[%d]", FormatBDF(s.BDF), j)
+				p.fail(f+".bdf", "%s repeats ivshmem_net[%d]", cell.FormatBDF(s.BDF), j)
 			case o.WindowRange().Overlaps(s.WindowRange()):
 				p.fail(f+".window", "0x%x overlaps ivshmem_net[%d]", s.Window, j)
 			case o.INTx == s.INTx || o.INTx == s.RootINTx || o.RootINTx == s.INTx:

@@ -65,7 +65,7 @@ func Validate(pool *Pool, sys *cell.System) error {
 		n := int(dev.ShmemPeers) + 2
 		for i := int(dev.ShmemRegionsStart); i < int(dev.ShmemRegionsStart)+n && i < len(root.MemRegions); i++ {
 			shmem[i] = true
-			avoid = append(avoid, forbidden{fmt.Sprintf("root memory region %d (ivshmem %s, pci device %d)", i, FormatBDF(dev.BDF), d), regionRange(root.MemRegions[i])})
+			avoid = append(avoid, forbidden{fmt.Sprintf("root memory region %d (ivshmem %s, pci device %d)", i, cell.FormatBDF(dev.BDF), d), regionRange(root.MemRegions[i])})
 		}
 	}
 	inRAM := func(field string, r Range) error {
@@ -109,15 +109,15 @@ func Validate(pool *Pool, sys *cell.System) error {
 	rootLines := map[uint32]string{}
 	for _, dev := range root.PCIDevices {
 		if dev.Type == cell.PCIIvshmem {
-			rootLines[INTx(root.VPCIIrqBase, dev.BDF)] = FormatBDF(dev.BDF)
+			rootLines[INTx(root.VPCIIrqBase, dev.BDF)] = cell.FormatBDF(dev.BDF)
 		}
 	}
 	for i, s := range pool.Net {
-		f := fmt.Sprintf("ivshmem_net[%d] (%s)", i, FormatBDF(s.BDF))
+		f := fmt.Sprintf("ivshmem_net[%d] (%s)", i, cell.FormatBDF(s.BDF))
 		dev, ok := rootDevice(root, s.BDF)
 		switch {
 		case !ok:
-			return fail("%s: the root cell has no ivshmem device %s", f, FormatBDF(s.BDF))
+			return fail("%s: the root cell has no ivshmem device %s", f, cell.FormatBDF(s.BDF))
 		case dev.ShmemPeers != 2 || dev.ShmemDevID != 0 || dev.ShmemProtocol != cell.ShmemProtoVETH:
 			return fail("%s: root device is not a 2-peer VETH link with the root as peer 0", f)
 		case int(dev.ShmemRegionsStart)+4 > len(root.MemRegions):

@@ -9,7 +9,11 @@
 // on-disk structure.
 package cell
 
-import "github.com/runphi-go/runphi/cellgen/cpuset"
+import (
+	"fmt"
+
+	"github.com/runphi-go/runphi/cellgen/cpuset"
+)
 
 // Arch is the architecture byte of a configuration header.
 type Arch uint8
@@ -338,4 +342,23 @@ type System struct {
 	ARM      ARMPlatform
 	X86      X86Platform
 	RootCell Cell
+}
+
+// String returns "x86", "arm", "arm64", or "architecture N" for an
+// unknown value.
+func (a Arch) String() string {
+	switch a {
+	case ArchX86:
+		return "x86"
+	case ArchARM:
+		return "arm"
+	case ArchARM64:
+		return "arm64"
+	}
+	return fmt.Sprintf("architecture %d", uint8(a))
+}
+
+// FormatBDF renders a PCI bus/device/function as "bb:dd.f" (hex).
+func FormatBDF(bdf uint16) string {
+	return fmt.Sprintf("%02x:%02x.%x", bdf>>8, (bdf>>3)&0x1f, bdf&7)
 }

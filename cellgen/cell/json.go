@@ -388,7 +388,7 @@ func (d *jdec) pciDevice(r *jobj) PCIDevice {
 	}
 	bdf := r.str("bdf", true)
 	if d.err == nil {
-		v, err := parseBDF(bdf)
+		v, err := ParseBDF(bdf)
 		if err != nil {
 			d.errorf(r.field("bdf"), "%w", err)
 		}
@@ -477,8 +477,8 @@ func checkCPUs(c *Cell) error {
 	return nil
 }
 
-// parseBDF reads "bus:device.function", each part in hex.
-func parseBDF(s string) (uint16, error) {
+// ParseBDF reads "bus:device.function", each part in hex, e.g. "00:01.0".
+func ParseBDF(s string) (uint16, error) {
 	bus, rest, ok1 := strings.Cut(s, ":")
 	dev, fn, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 {
@@ -504,10 +504,6 @@ func parseBDF(s string) (uint16, error) {
 		v[i] = n
 	}
 	return uint16(v[0]<<8 | v[1]<<3 | v[2]), nil
-}
-
-func formatBDF(bdf uint16) string {
-	return fmt.Sprintf("%02x:%02x.%x", bdf>>8, (bdf>>3)&0x1f, bdf&7)
 }
 
 // Name tables. They are read-only.
@@ -1142,7 +1138,7 @@ func pciDeviceObject(p PCIDevice) *wobj {
 	w.str("type", enumString(uint64(p.Type), pciTypeNames))
 	w.num("iommu", uint64(p.IOMMU), false)
 	w.num("domain", uint64(p.Domain), false)
-	w.str("bdf", formatBDF(p.BDF))
+	w.str("bdf", FormatBDF(p.BDF))
 	if p.BARMask != [6]uint32{} {
 		preset := ""
 		for _, b := range barMaskPresets {

@@ -53,3 +53,29 @@ func TestHumanSize(t *testing.T) {
 		}
 	}
 }
+
+func TestBDF(t *testing.T) {
+	for _, bdf := range []uint16{0, 0x08, 0x18, 0xff, 0x1234} {
+		s := FormatBDF(bdf)
+		got, err := ParseBDF(s)
+		if err != nil || got != bdf {
+			t.Errorf("ParseBDF(%q) = %#x, %v; want %#x", s, got, err, bdf)
+		}
+	}
+	if got, err := ParseBDF("0:1.0"); err != nil || got != 0x08 {
+		t.Errorf("ParseBDF(\"0:1.0\") = %#x, %v; want 0x8", got, err)
+	}
+	for _, s := range []string{"", "00:01", "00:20.0", "00:01.8", "zz:01.0", "100:01.0", "00:-1.0", "0x0:01.0"} {
+		if _, err := ParseBDF(s); err == nil {
+			t.Errorf("ParseBDF(%q) succeeded", s)
+		}
+	}
+}
+
+func TestArchString(t *testing.T) {
+	for a, want := range map[Arch]string{ArchX86: "x86", ArchARM: "arm", ArchARM64: "arm64", 9: "architecture 9"} {
+		if got := a.String(); got != want {
+			t.Errorf("Arch(%d).String() = %q, want %q", a, got, want)
+		}
+	}
+}

@@ -57,7 +57,7 @@ func (r *report) cellHeader(u *unit) {
 	}
 	// The root cell embedded in a system file carries no architecture.
 	if !u.root && c.Arch != cell.ArchARM64 {
-		r.add(Error, u.label, "arch", "architecture %s, want arm64 (the arm64 driver returns success without creating the cell)", archName(c.Arch))
+		r.add(Error, u.label, "arch", "architecture %s, want arm64 (the arm64 driver returns success without creating the cell)", c.Arch.String())
 	}
 	if unknown := c.Flags &^ knownCellFlags; unknown != 0 {
 		r.add(Error, u.label, "flags", "unknown cell flag bits 0x%x", uint32(unknown))
@@ -265,9 +265,9 @@ func (r *report) pciDevices(u *unit, sys *cell.System) {
 				continue
 			}
 			if d.Type == cell.PCIIvshmem && e.Type == cell.PCIIvshmem {
-				r.add(Error, u.label, obj, "same bdf %s as pci device %d: ivshmem devices link by bdf, whatever the domain", bdfString(d.BDF), j)
+				r.add(Error, u.label, obj, "same bdf %s as pci device %d: ivshmem devices link by bdf, whatever the domain", cell.FormatBDF(d.BDF), j)
 			} else if d.Domain == e.Domain {
-				r.add(Error, u.label, obj, "same device %04x:%s as pci device %d", d.Domain, bdfString(d.BDF), j)
+				r.add(Error, u.label, obj, "same device %04x:%s as pci device %d", d.Domain, cell.FormatBDF(d.BDF), j)
 			}
 		}
 		if d.Type == cell.PCIIvshmem {
@@ -287,7 +287,7 @@ func (r *report) pciDevices(u *unit, sys *cell.System) {
 			continue
 		}
 		if irq := intxIRQ(c, d); !granted.Has(int(irq)) {
-			r.add(Error, u.label, fmt.Sprintf("pci device %d", i), "INTx raises interrupt %d (32 + vpci_irq_base %d + pin %d of slot %s), which no irqchip grants: the device never interrupts", irq, c.VPCIIrqBase, (d.BDF>>3)&3, bdfString(d.BDF))
+			r.add(Error, u.label, fmt.Sprintf("pci device %d", i), "INTx raises interrupt %d (32 + vpci_irq_base %d + pin %d of slot %s), which no irqchip grants: the device never interrupts", irq, c.VPCIIrqBase, (d.BDF>>3)&3, cell.FormatBDF(d.BDF))
 		}
 	}
 }

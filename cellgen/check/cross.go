@@ -162,7 +162,7 @@ func (r *report) irqSharing(sys *cell.System, root *unit, cells []*unit) {
 		}
 		for _, irq := range granted[ci].CPUs() {
 			if dev, ok := rootINTx[irq]; ok {
-				r.add(Error, u.label, "irqchips", "interrupt %d is the INTx line of root cell pci device %d (%s)", irq, dev, bdfString(root.c.PCIDevices[dev].BDF))
+				r.add(Error, u.label, "irqchips", "interrupt %d is the INTx line of root cell pci device %d (%s)", irq, dev, cell.FormatBDF(root.c.PCIDevices[dev].BDF))
 			}
 		}
 	}
@@ -179,7 +179,7 @@ func (r *report) pciSharing(cells []*unit) {
 			}
 			k := devKey{d.Domain, d.BDF}
 			if other, dup := owner[k]; dup && other != u.label {
-				r.add(Error, u.label, fmt.Sprintf("pci device %d", i), "%04x:%s is also assigned to cell %q", d.Domain, bdfString(d.BDF), other)
+				r.add(Error, u.label, fmt.Sprintf("pci device %d", i), "%04x:%s is also assigned to cell %q", d.Domain, cell.FormatBDF(d.BDF), other)
 				continue
 			}
 			owner[k] = u.label
@@ -221,15 +221,15 @@ func (r *report) links(units []*unit) {
 			obj := fmt.Sprintf("pci device %d", e.dev)
 			for _, p := range eps[:n+1] {
 				if p.d.ShmemDevID == e.d.ShmemDevID && p.u != e.u {
-					r.add(Error, e.u.label, obj, "link %s: shmem_dev_id %d is already taken by %s (EBUSY)", bdfString(bdf), e.d.ShmemDevID, p)
+					r.add(Error, e.u.label, obj, "link %s: shmem_dev_id %d is already taken by %s (EBUSY)", cell.FormatBDF(bdf), e.d.ShmemDevID, p)
 				}
 			}
 			if e.d.ShmemPeers != first.d.ShmemPeers {
-				r.add(Error, e.u.label, obj, "link %s: shmem_peers %d, but %s has %d", bdfString(bdf), e.d.ShmemPeers, first, first.d.ShmemPeers)
+				r.add(Error, e.u.label, obj, "link %s: shmem_peers %d, but %s has %d", cell.FormatBDF(bdf), e.d.ShmemPeers, first, first.d.ShmemPeers)
 				continue
 			}
 			if !protocolsMatch(e.d.ShmemProtocol, first.d.ShmemProtocol) {
-				r.add(Error, e.u.label, obj, "link %s: protocol 0x%x, but %s uses 0x%x", bdfString(bdf), uint16(e.d.ShmemProtocol), first, uint16(first.d.ShmemProtocol))
+				r.add(Error, e.u.label, obj, "link %s: protocol 0x%x, but %s uses 0x%x", cell.FormatBDF(bdf), uint16(e.d.ShmemProtocol), first, uint16(first.d.ShmemProtocol))
 			}
 			r.sameMemory(bdf, e, first)
 		}
@@ -260,6 +260,6 @@ func (r *report) sameMemory(bdf uint16, e, first endpoint) {
 		}
 		r.add(Error, e.u.label, fmt.Sprintf("pci device %d", e.dev),
 			"link %s: memory region %d (%s) is phys 0x%x size 0x%x, but %s has phys 0x%x size 0x%x",
-			bdfString(bdf), int(e.d.ShmemRegionsStart)+k, shmemRole(k), a.PhysStart, a.Size, first, b.PhysStart, b.Size)
+			cell.FormatBDF(bdf), int(e.d.ShmemRegionsStart)+k, shmemRole(k), a.PhysStart, a.Size, first, b.PhysStart, b.Size)
 	}
 }

@@ -87,19 +87,3 @@ func backed(m cell.MemRegion) bool {
 func subpage(m cell.MemRegion) bool {
 	return (m.VirtStart|m.Size)&(pageSize-1) != 0
 }
-
-func bdfString(bdf uint16) string {
-	return fmt.Sprintf("%02x:%02x.%x", bdf>>8, (bdf>>3)&0x1f, bdf&7)
-}
-
-func archName(a cell.Arch) string {
-	switch a {
-	case cell.ArchX86:
-		return "x86"
-	case cell.ArchARM:
-		return "arm"
-	case cell.ArchARM64:
-		return "arm64"
-	}
-	return fmt.Sprintf("unknown (%d)", a)
-}

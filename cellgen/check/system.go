@@ -17,7 +17,7 @@ const (
 
 func (r *report) system(sys *cell.System, units []*unit) {
 	if sys.Arch != cell.ArchARM64 {
-		r.add(Error, "", "system", "architecture %s, want arm64", archName(sys.Arch))
+		r.add(Error, "", "system", "architecture %s, want arm64", sys.Arch.String())
 	}
 
 	hv := sys.HypervisorMemory

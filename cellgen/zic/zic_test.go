@@ -222,7 +222,7 @@ func TestINTxFollowsSlot(t *testing.T) {
 			}
 			raised := board.INTx(c.VPCIIrqBase, c.PCIDevices[0].BDF)
 			if ids := grantedIDs(c); len(ids) != 1 || ids[0] != raised || !granted(c, b.Root.ARM.GICDBase, raised) {
-				t.Errorf("%s slot %s: grants %v, device raises %d", name, board.FormatBDF(slot.BDF), ids, raised)
+				t.Errorf("%s slot %s: grants %v, device raises %d", name, cell.FormatBDF(slot.BDF), ids, raised)
 			}
 		}
 	}

@@ -49,18 +49,6 @@ func hostArch(goarch string) (cell.Arch, bool) {
 	return 0, false
 }
 
-func archName(a cell.Arch) string {
-	switch a {
-	case cell.ArchX86:
-		return "x86"
-	case cell.ArchARM:
-		return "arm"
-	case cell.ArchARM64:
-		return "arm64"
-	}
-	return fmt.Sprintf("architecture %d", a)
-}
-
 func (c *Client) rememberLocked(cfg *cell.Cell) {
 	if cfg != nil && cfg.Name != "" {
 		c.configs[cfg.Name] = cfg
@@ -139,7 +127,7 @@ func (c *Client) enable(data []byte) error {
 	if c.archSet && sys.Arch != c.arch {
 		return &Error{Op: OpEnable, Kind: ErrBadConfig,
 			Msg: fmt.Sprintf("system configuration is for %s, this machine's driver expects %s",
-				archName(sys.Arch), archName(c.arch))}
+				sys.Arch.String(), c.arch.String())}
 	}
 	return c.withDevice(OpEnable, func(dev Device) error {
 		var pin runtime.Pinner
@@ -177,7 +165,7 @@ func (c *Client) createCell(data []byte) (int, error) {
 	case c.archSet && cfg.Arch != c.arch:
 		// The driver would return success without creating anything.
 		return bad("cell configuration %q is for %s, this machine's driver expects %s",
-			name, archName(cfg.Arch), archName(c.arch))
+			name, cfg.Arch.String(), c.arch.String())
 	case name == "":
 		return bad("cell configuration has an empty name")
 	case len(name) > cell.MaxNameLen:
