@@ -17,12 +17,19 @@ type fileDevice struct {
 
 // OpenDevice opens the jailhouse device read/write (close-on-exec), as the
 // C tool does. A missing node gives an error wrapping os.ErrNotExist.
+//
+// The descriptor is opened with unix.Open and wrapped with os.NewFile so
+// it stays blocking and out of Go's poller: os.OpenFile would register a
+// device that supports poll (an emulated one served through CUSE) with
+// epoll and make it non-blocking, turning a following console read into
+// a busy loop of empty reads. The real driver has no poll method, so both
+// behave the same there.
 func OpenDevice(path string) (Device, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	return &fileDevice{f: f}, nil
+	return &fileDevice{f: os.NewFile(uintptr(fd), path)}, nil
 }
 
 func (d *fileDevice) Ioctl(req uint, arg unsafe.Pointer) error {
