@@ -120,10 +120,9 @@ func writeZIC(a *app, b *board.Board, z *bundlepkg.ZIC, g alloc.Grant, opts zic.
 	if err != nil {
 		return err
 	}
-	if z.Desc.OS == descriptor.OSLinux {
-		_, _, _, err = z.LinuxFiles(c)
-	} else {
-		_, err = z.Payload(c)
+	p, err := z.ReadPayload()
+	if err == nil && z.Desc.OS != descriptor.OSLinux {
+		_, err = z.Images(c, p)
 	}
 	if err != nil {
 		return fmt.Errorf("image %s: %w", z.Rootfs, err)

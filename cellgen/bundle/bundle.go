@@ -25,9 +25,16 @@ import (
 // MaxSpecSize bounds a bundle's config.json; real ones are a few KiB.
 const MaxSpecSize = 4 << 20
 
-// CmdlineAddress is where non-Linux payloads find their parameter string
-// (the inmate library's command-line buffer at base + 0x1000).
-const CmdlineAddress = 0x1000
+// CmdlineOffset is where a non-Linux payload finds its parameter string,
+// relative to its load address (the inmate library's .cmdline section).
+const CmdlineOffset = 0x1000
+
+// MaxCmdline is the longest non-Linux parameter string: the inmate
+// library's buffer holds 256 bytes including the NUL.
+const MaxCmdline = 255
+
+// MaxDTB bounds a Linux ZIC's device tree.
+const MaxDTB = 1 << 20
 
 // ZIC is an opened ZIC bundle. Close releases the image's root.
 type ZIC struct {
@@ -38,6 +45,8 @@ type ZIC struct {
 	Desc    *descriptor.Descriptor
 	Request alloc.Request
 	Options zic.Options
+
+	board *board.Board
 }
 
 // ReadSpec reads and decodes an OCI bundle's config.json (at most
@@ -92,7 +101,7 @@ func Open(dir string, spec *specs.Spec, b *board.Board) (*ZIC, error) {
 	if err != nil {
 		return nil, err
 	}
-	z := &ZIC{Dir: dir, Spec: spec, Rootfs: rootfs, Image: im, Desc: im.Desc}
+	z := &ZIC{Dir: dir, Spec: spec, Rootfs: rootfs, Image: im, Desc: im.Desc, board: b}
 	if err := z.derive(b); err != nil {
 		im.Close()
 		return nil, err
@@ -108,15 +117,20 @@ func (z *ZIC) derive(b *board.Board) error {
 	if d.RPU {
 		return errors.New("rpu_req: Cortex-R cells are not supported yet")
 	}
+	if d.OS != descriptor.OSLinux && len(d.Cmdline) > MaxCmdline {
+		return fmt.Errorf("%w: cmdline: %d bytes, an inmate's parameter buffer holds %d",
+			descriptor.ErrInvalid, len(d.Cmdline), MaxCmdline)
+	}
 	res, err := descriptor.Resources(z.Spec, d)
 	if err != nil {
 		return err
 	}
 	z.Request = alloc.Request{CPUs: res.CPUs, CPUCount: res.NumCPUs, Memory: res.Memory, Net: d.Net}
 	z.Options = zic.Options{Console: zic.Console(d.Console)}
-	// Linux starts through the loader at guest address 0; other payloads
-	// start where they are loaded.
-	if d.OS != descriptor.OSLinux {
+	// Linux starts through the loader at the pool's loader address; other
+	// payloads start where they are loaded (the loader slot by default).
+	z.Options.ResetAddress = b.Pool.Guest.Loader
+	if d.OS != descriptor.OSLinux && d.HasLoadAddress {
 		z.Options.ResetAddress = d.LoadAddress
 	}
 	return nil
@@ -132,28 +146,59 @@ type Image struct {
 	Address uint64
 }
 
-// Payload reads what a non-Linux ZIC loads into cell c: the inmate at its
-// load address and, if the descriptor has a cmdline, the parameter string
-// (NUL-terminated, as the jailhouse tool's -s loads it) at CmdlineAddress.
-// Each image must fit its region (cell.CheckLoad); files are read through
-// the image's root, so they cannot be outside the rootfs, and no larger
-// than their region.
-func (z *ZIC) Payload(c *cell.Cell) ([]Image, error) {
+// Payload holds the files a ZIC loads, read from its image.
+type Payload struct {
+	Inmate              []byte // non-Linux
+	Kernel, DTB, Initrd []byte // Linux; Initrd may be nil
+}
+
+// ReadPayload reads the payload files through the image's root, so they
+// cannot be outside the rootfs, before anything is allocated. No file may
+// be larger than the RAM the ZIC asks for (rounded to the pool's
+// alignment); a device tree is at most MaxDTB.
+func (z *ZIC) ReadPayload() (*Payload, error) {
+	d := z.Desc
+	limit, err := descriptor.RoundUp(z.Request.Memory, z.board.Pool.Alignment)
+	if err != nil {
+		return nil, err
+	}
+	lim := int64(min(limit, 1<<62))
+	p := &Payload{}
+	if d.OS != descriptor.OSLinux {
+		lim = max(lim, int64(min(z.board.Pool.Loader.SlotSize, 1<<62)))
+		if p.Inmate, err = z.Image.ReadFile(d.Inmate, lim); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	if p.Kernel, err = z.Image.ReadFile(d.Kernel, lim); err != nil {
+		return nil, err
+	}
+	if p.DTB, err = z.Image.ReadFile(d.DTB, min(lim, MaxDTB)); err != nil {
+		return nil, err
+	}
+	if d.Initrd != "" {
+		if p.Initrd, err = z.Image.ReadFile(d.Initrd, lim); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Images places a non-Linux payload in cell c: the inmate at its reset
+// address and, if the descriptor has a cmdline, the NUL-terminated
+// parameter string (as the jailhouse tool's -s loads it) at
+// CmdlineOffset past it, where the inmate library reads it. Each image
+// must fit its region (cell.CheckLoad). Linux payloads are placed by the
+// Linux loader's planner instead (jhctl/celllinux).
+func (z *ZIC) Images(c *cell.Cell, p *Payload) ([]Image, error) {
 	if z.Desc.OS == descriptor.OSLinux {
-		return nil, errors.New("payload: Linux images are loaded through the Linux loader (LinuxFiles)")
+		return nil, errors.New("images: Linux payloads are placed through the Linux loader")
 	}
-	addr := z.Desc.LoadAddress
-	limit, err := room(c, addr, z.Desc.Inmate)
-	if err != nil {
-		return nil, err
-	}
-	data, err := z.Image.ReadFile(z.Desc.Inmate, limit)
-	if err != nil {
-		return nil, err
-	}
-	images := []Image{{Name: z.Desc.Inmate, Data: data, Address: addr}}
+	addr := c.CPUResetAddress
+	images := []Image{{Name: z.Desc.Inmate, Data: p.Inmate, Address: addr}}
 	if z.Desc.Cmdline != "" {
-		images = append(images, Image{Name: "cmdline", Data: append([]byte(z.Desc.Cmdline), 0), Address: CmdlineAddress})
+		images = append(images, Image{Name: "cmdline", Data: append([]byte(z.Desc.Cmdline), 0), Address: addr + CmdlineOffset})
 	}
 	for _, im := range images {
 		if _, err := c.CheckLoad(im.Address, uint64(len(im.Data))); err != nil {
@@ -161,44 +206,4 @@ func (z *ZIC) Payload(c *cell.Cell) ([]Image, error) {
 		}
 	}
 	return images, nil
-}
-
-// LinuxFiles reads a Linux ZIC's kernel, device tree and optional initrd,
-// each bounded by the size of cell c's main RAM.
-func (z *ZIC) LinuxFiles(c *cell.Cell) (kernel, dtb, initrd []byte, err error) {
-	if z.Desc.OS != descriptor.OSLinux {
-		return nil, nil, nil, fmt.Errorf("linux files: image is %s, not linux", z.Desc.OS)
-	}
-	var ram uint64
-	for _, r := range c.MemRegions {
-		if r.Flags&cell.MemDMA != 0 && r.Size > ram {
-			ram = r.Size
-		}
-	}
-	if ram == 0 {
-		return nil, nil, nil, fmt.Errorf("linux files: cell '%s' has no RAM region", c.Name)
-	}
-	limit := int64(min(ram, 1<<62))
-	if kernel, err = z.Image.ReadFile(z.Desc.Kernel, limit); err != nil {
-		return nil, nil, nil, err
-	}
-	if dtb, err = z.Image.ReadFile(z.Desc.DTB, limit); err != nil {
-		return nil, nil, nil, err
-	}
-	if z.Desc.Initrd != "" {
-		if initrd, err = z.Image.ReadFile(z.Desc.Initrd, limit); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	return kernel, dtb, initrd, nil
-}
-
-// room is the number of bytes a payload may have at addr in c.
-func room(c *cell.Cell, addr uint64, what string) (int64, error) {
-	idx, err := c.CheckLoad(addr, 1)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", what, err)
-	}
-	r := c.MemRegions[idx]
-	return int64(min(r.Size-(addr-r.VirtStart), 1<<62)), nil
 }

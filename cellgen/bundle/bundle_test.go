@@ -99,15 +99,44 @@ func TestPayload(t *testing.T) {
 		"boot/boot.bin":    "inmate bytes",
 	})
 	z, c := generate(t, b, dir)
-	images, err := z.Payload(c)
+	p, err := z.ReadPayload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, err := z.Images(c, p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(images) != 2 || string(images[0].Data) != "inmate bytes" || images[0].Address != 0 {
 		t.Fatalf("images = %+v", images)
 	}
-	if string(images[1].Data) != "led-reg=0x1\x00" || images[1].Address != CmdlineAddress {
+	if string(images[1].Data) != "led-reg=0x1\x00" || images[1].Address != CmdlineOffset {
 		t.Errorf("cmdline image = %q at %#x, want NUL-terminated string at 0x1000", images[1].Data, images[1].Address)
+	}
+}
+
+func TestCmdlineFollowsLoadAddress(t *testing.T) {
+	b := loadBoard(t)
+	dir := makeBundle(t, spec, map[string]string{
+		"boot/config.json": `{"os_var": "zephyr", "starting_vaddress": "0x70000000", "cmdline": "x=1"}`,
+		"boot/boot.bin":    "zephyr",
+	})
+	z, c := generate(t, b, dir)
+	p, err := z.ReadPayload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, err := z.Images(c, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if images[0].Address != 0x70000000 || images[1].Address != 0x70001000 {
+		t.Errorf("inmate at %#x, cmdline at %#x; want 0x70000000 and 0x70001000", images[0].Address, images[1].Address)
+	}
+	long := makeBundle(t, spec, map[string]string{
+		"boot/config.json": `{"cmdline": "` + strings.Repeat("a", MaxCmdline+1) + `"}`, "boot/boot.bin": "x"})
+	if _, err := Open(long, nil, b); err == nil || !strings.Contains(err.Error(), "cmdline") {
+		t.Errorf("a cmdline longer than the inmate buffer: %v", err)
 	}
 }
 
@@ -129,7 +158,10 @@ func TestPayloadRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			z, c := generate(t, b, makeBundle(t, spec, tt.files))
-			_, err := z.Payload(c)
+			p, err := z.ReadPayload()
+			if err == nil {
+				_, err = z.Images(c, p)
+			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Payload error = %v, want one naming %q", err, tt.want)
 			}
@@ -147,12 +179,12 @@ func TestLinuxFiles(t *testing.T) {
 	if z.Options.ResetAddress != 0 {
 		t.Errorf("Linux reset address = %#x, want 0 (the loader)", z.Options.ResetAddress)
 	}
-	k, d, i, err := z.LinuxFiles(c)
-	if err != nil || string(k) != "kernel" || string(d) != "dtb" || string(i) != "initrd" {
-		t.Fatalf("LinuxFiles = %q %q %q %v", k, d, i, err)
+	p, err := z.ReadPayload()
+	if err != nil || string(p.Kernel) != "kernel" || string(p.DTB) != "dtb" || string(p.Initrd) != "initrd" {
+		t.Fatalf("ReadPayload = %+v, %v", p, err)
 	}
-	if _, err := z.Payload(c); err == nil {
-		t.Error("Payload of a Linux image should fail: Linux goes through the loader")
+	if _, err := z.Images(c, p); err == nil {
+		t.Error("Images of a Linux payload should fail: Linux goes through the loader")
 	}
 }
 
