@@ -1,14 +1,14 @@
 # runphi build entry points. `make help` lists them.
 GO        ?= go
 BINARIES  := $(patsubst %/main.go,%,$(wildcard runphi/main.go jhctl/main.go cellgen/main.go))
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION   ?= $(shell cat VERSION)
 LDFLAGS   := -s -w -X github.com/runphi-go/runphi/internal/version.version=$(VERSION)
 FUZZTIME  ?= 5s
 
-.PHONY: help build build-arm64 test fuzz bench lint check-static demo ci clean
+.PHONY: help setup build build-arm64 test unit integration fuzz bench lint check-static demo ci clean
 
 help:
-	@echo "targets: build build-arm64 test fuzz bench lint check-static demo ci clean"
+	@echo "targets: setup build build-arm64 test unit integration fuzz bench lint check-static demo ci clean"
 
 ## build: host binaries in bin/
 build:
@@ -24,10 +24,22 @@ build-arm64:
 check-static: build-arm64
 	scripts/check-static.sh $(addprefix bin/arm64/,$(BINARIES))
 
-## test: the test command (unit tests, then each fuzz target briefly)
-test:
+## test: the test command: unit tests, each fuzz target briefly, then the
+## QEMU arm64 integration suite against the emulated Jailhouse
+test: setup unit fuzz integration
+
+## setup: install the Debian packages builds and tests use (root; idempotent)
+setup:
+	bash scripts/setup-debian.sh
+
+unit:
 	$(GO) test ./...
-	FUZZTIME=$(FUZZTIME) scripts/fuzz-smoke.sh
+	$(GO) test -tags runphi_emu ./runphi/...
+
+## integration: boot QEMU arm64 and run the scenarios in the guest (setup needs root)
+integration:
+	scripts/setup-integration.sh
+	RUNPHI_INTEGRATION=1 $(GO) test -v -count=1 -timeout 20m ./integration/
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz-smoke.sh
