@@ -2,7 +2,7 @@
 # Installs what building and testing runphi needs on a fresh Debian bookworm
 # machine (run as root). Safe to run again.
 set -euo pipefail
-pkgs=(make git file gcc binutils ca-certificates)
+pkgs=(make git file gcc binutils ca-certificates containerd runc nix-bin shellcheck)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
