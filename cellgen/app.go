@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/runphi-go/runphi/internal/atomicfile"
 
 	"github.com/spf13/pflag"
 
@@ -220,36 +220,7 @@ func (a *app) writeOutput(path string, data []byte) error {
 		_, err := a.stdout.Write(data)
 		return err
 	}
-	return writeFileAtomic(path, data, 0o644)
-}
-
-// writeFileAtomic writes data to a temporary file next to path, syncs it
-// and renames it over path: readers see the old file or the complete new
-// one, and a failure leaves nothing behind.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, data, 0o644)
 }
 
 // marshal encodes a decoded file as binary.

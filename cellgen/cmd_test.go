@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runphi-go/runphi/internal/atomicfile"
+
 	"github.com/runphi-go/runphi/cellgen/cell"
 )
 
@@ -384,7 +386,7 @@ func TestEncodeFailureKeepsOldOutput(t *testing.T) {
 
 func TestWriteFileAtomicIntoMissingDir(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "no", "such", "dir", "x.cell")
-	err := writeFileAtomic(path, []byte("x"), 0o644)
+	err := atomicfile.WriteFile(path, []byte("x"), 0o644)
 	if err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("error = %v, want one naming %s", err, path)
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/runphi-go/runphi/internal/atomicfile"
+
 	"github.com/spf13/pflag"
 
 	"github.com/runphi-go/runphi/cellgen/alloc"
@@ -138,5 +140,5 @@ func writeZIC(a *app, b *board.Board, z *bundlepkg.ZIC, g alloc.Grant, opts zic.
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(output, data, 0o644)
+	return atomicfile.WriteFile(output, data, 0o644)
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/runphi-go/runphi/internal/atomicfile"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -239,7 +241,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOpts) (err error) {
 	m.fault(FaultAfterMonitor)
 
 	if pidFile != "" {
-		if err := state.WriteFileAtomic(pidFile, []byte(strconv.Itoa(mon.proc.PID)), 0o644); err != nil {
+		if err := atomicfile.WriteFile(pidFile, []byte(strconv.Itoa(mon.proc.PID)), 0o644); err != nil {
 			return fmt.Errorf("container %s: pid file: %w", o.ID, err)
 		}
 		rb.add(func() error { return ignoreNotExist(os.Remove(pidFile)) })

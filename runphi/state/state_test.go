@@ -278,34 +278,6 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "init.pid")
-	for _, content := range []string{"12345", "7"} {
-		if err := WriteFileAtomic(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		got, err := os.ReadFile(path)
-		if err != nil || string(got) != content {
-			t.Errorf("pid file = %q, %v; want %q exactly (no newline)", got, err, content)
-		}
-	}
-	// A temporary file left by a writer that died is replaced.
-	if err := os.WriteFile(filepath.Join(dir, ".init.pid"), []byte("99"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileAtomic(path, []byte("8"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ents, _ := os.ReadDir(dir)
-	if len(ents) != 1 {
-		t.Errorf("directory holds %d entries, want only the pid file", len(ents))
-	}
-	if err := WriteFileAtomic(filepath.Join(dir, "missing", "x"), []byte("1"), 0o644); err == nil {
-		t.Error("write into a missing directory succeeded")
-	}
-}
-
 func TestStore(t *testing.T) {
 	s, err := NewStore(filepath.Join(t.TempDir(), "root"))
 	if err != nil {

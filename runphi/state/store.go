@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/runphi-go/runphi/internal/atomicfile"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -216,7 +218,7 @@ func (h *Handle) Save(c *Container) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(h.Path(StateFile), data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(h.Path(StateFile), data, 0o600); err != nil {
 		return fmt.Errorf("container %s: %w", h.id, err)
 	}
 	return nil
