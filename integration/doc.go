@@ -10,7 +10,9 @@
 // same scenarios against the real driver. See README.md for every variable.
 //
 // The pieces live in subpackages: harness (QEMU command line and console),
-// initramfs (cpio archives), guestimage (what goes into the guest), guest
-// and guest/init (the guest's PID 1), scenarios (the scenarios and their
-// registry), marker (the console protocol) and moddep (module order).
+// initramfs (cpio archives), guestimage (what goes into the guest), tier
+// (one tier's image and QEMU options, and the narrated demo), guest and
+// guest/init (the guest's PID 1), scenarios (the scenarios and their
+// registry), ociimage (the test images), marker (the console protocol),
+// moddep (module order) and cmd/demo (scripts/demo.sh's program).
 package integration

@@ -5,25 +5,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/runphi-go/runphi/integration/guestimage"
 	"github.com/runphi-go/runphi/integration/harness"
-	"github.com/runphi-go/runphi/integration/initramfs"
 	"github.com/runphi-go/runphi/integration/marker"
 	"github.com/runphi-go/runphi/integration/scenarios"
+	"github.com/runphi-go/runphi/integration/tier"
 )
-
-// tier is one way of running the scenarios.
-type tier struct {
-	mode      scenarios.Mode
-	kernel    string
-	initramfs string // written by prepare
-	qemu      []harness.Option
-}
 
 // TestQEMU boots the guest once per tier and reports each scenario as a
 // subtest: TestQEMU/emulated/boot, TestQEMU/real/containerd-smoke, ...
@@ -55,7 +46,7 @@ func TestQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	built := guestimage.Build(t.Context(), goBinary(), modRoot, t.TempDir(), guestimage.Binaries())
+	built := tier.Build(t.Context(), modRoot, t.TempDir())
 	t.Logf("built %d arm64 binaries in %v; missing: %v", len(built.Paths), time.Since(start).Round(time.Millisecond), built.Missing)
 	for name, msg := range built.Failed {
 		t.Errorf("building %s for arm64 failed:\n%s", name, msg)
@@ -65,32 +56,15 @@ func TestQEMU(t *testing.T) {
 	}
 
 	t.Run("emulated", func(t *testing.T) {
-		all, req := guestimage.EmulatedModules()
-		spec := guestimage.Spec{
-			Mode: scenarios.Emulated, Binaries: built, Inputs: *in, Modules: all, Required: req,
-			BoardsDir: filepath.Join(modRoot, "boards"),
-		}
-		runTier(t, spec, "", selected, harness.WithSMP(2))
+		runTier(t, tier.Emulated(modRoot, built, *in), selected)
 	})
 
 	t.Run("real", func(t *testing.T) {
-		dir := os.Getenv("RUNPHI_JAILHOUSE_IMAGE")
+		dir := os.Getenv(tier.ImageEnv)
 		if dir == "" {
-			t.Skip("real Jailhouse tier off: set RUNPHI_JAILHOUSE_IMAGE to a directory with Image and rootfs.cpio (see integration/README.md)")
+			t.Skip("real Jailhouse tier off: set " + tier.ImageEnv + " to a directory with Image and rootfs.cpio (see integration/README.md)")
 		}
-		kernel, base := filepath.Join(dir, "Image"), filepath.Join(dir, "rootfs.cpio")
-		all, req := guestimage.RealModules()
-		real := *in
-		real.Kernel, real.Modules, real.Release = kernel, "", ""
-		spec := guestimage.Spec{
-			Mode: scenarios.Real, Binaries: built, Inputs: real, Modules: all, Required: req,
-			BoardsDir: filepath.Join(modRoot, "boards"),
-		}
-		// jailhouse-abi.md §10: 16 CPUs (the root cell's CPU set), 1 GiB
-		// with Linux kept below 768 MiB, no ITS.
-		runTier(t, spec, base, selected,
-			harness.WithMachine("virt,gic-version=3,virtualization=on,its=off"),
-			harness.WithSMP(16), harness.WithAppendKernel("mem=768M"))
+		runTier(t, tier.Real(modRoot, dir, built, *in), selected)
 	})
 }
 
@@ -103,63 +77,27 @@ func selectScenarios() ([]scenarios.Scenario, error) {
 	return scenarios.Select(scenarios.All(), names)
 }
 
-func goBinary() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
-}
-
-// runTier composes the initramfs (appended to base when base is set), boots
-// it and turns the console markers into subtests.
-func runTier(t *testing.T, spec guestimage.Spec, base string, selected []scenarios.Scenario, opts ...harness.Option) {
-	start := time.Now()
-	if base != "" {
-		idx, err := initramfs.Index(base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec.Base = idx
-		checkJailhouseRootfs(t, idx)
-	}
-	a, err := guestimage.Compose(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+// runTier composes the tier's initramfs, boots it and turns the console
+// markers into subtests.
+func runTier(t *testing.T, tr *tier.Tier, selected []scenarios.Scenario) {
 	dir := t.TempDir()
 	if keep := os.Getenv("RUNPHI_KEEP_INITRAMFS"); keep != "" {
 		// Kept for booting by hand with the logged QEMU command line.
-		dir = filepath.Join(keep, string(spec.Mode))
+		dir = filepath.Join(keep, string(tr.Mode))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	img := filepath.Join(dir, "initramfs.cpio")
-	compression := initramfs.None
-	if os.Getenv("RUNPHI_INITRAMFS_GZIP") == "1" {
-		compression, img = initramfs.Gzip, img+".gz"
-	}
-	if base != "" {
-		err = initramfs.Append(img, base, a)
-	} else {
-		err = a.WriteFile(img, compression)
-	}
+	img, err := tr.Compose(dir, os.Getenv("RUNPHI_INITRAMFS_GZIP") == "1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(img)
-	if err != nil {
-		t.Fatal(err)
+	if len(img.Lacks) > 0 {
+		t.Errorf("rootfs.cpio lacks %s; scenarios needing them will fail", strings.Join(img.Lacks, ", "))
 	}
-	t.Logf("initramfs %s: %.1f MiB, %d entries, composed in %v", img, float64(fi.Size())/(1<<20), len(a.Names()), time.Since(start).Round(time.Millisecond))
+	t.Logf("initramfs %s: %.1f MiB, %d entries, composed in %v", img.Path, float64(img.Size)/(1<<20), img.Entries, img.Took.Round(time.Millisecond))
 
-	names := scenarios.Names(selected)
-	opts = append([]harness.Option{harness.WithKernel(spec.Inputs.Kernel), harness.WithInitramfs(img)}, opts...)
-	if len(names) != len(scenarios.All()) {
-		opts = append(opts, harness.WithAppendKernel(scenarios.KernelArgRun+"="+strings.Join(names, ",")))
-	}
-	opts = append(opts, harness.FromEnv())
-	o, err := harness.New(opts...)
+	o, err := tr.Options(img.Path, scenarios.Names(selected))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,28 +177,4 @@ func tail(lines []marker.Line, n int) string {
 		fmt.Fprintf(&b, "\n  [%7.3fs] %s", l.At.Seconds(), l.Text)
 	}
 	return b.String()
-}
-
-// checkJailhouseRootfs reports what the real tier's rootfs lacks before
-// spending a boot on it.
-func checkJailhouseRootfs(t *testing.T, idx map[string]os.FileMode) {
-	t.Helper()
-	var hasModule bool
-	for name := range idx {
-		if strings.HasPrefix(name, "lib/modules/") && filepath.Base(name) == "jailhouse.ko" {
-			hasModule = true
-		}
-	}
-	var missing []string
-	if !hasModule {
-		missing = append(missing, "jailhouse.ko under lib/modules")
-	}
-	for _, p := range []string{"lib/firmware/jailhouse.bin", "usr/libexec/jailhouse/linux-loader.bin"} {
-		if _, ok := idx[p]; !ok {
-			missing = append(missing, p)
-		}
-	}
-	if len(missing) > 0 {
-		t.Errorf("rootfs.cpio lacks %s; scenarios needing them will fail", strings.Join(missing, ", "))
-	}
 }

@@ -19,12 +19,14 @@ type Binary struct {
 	Tags []string // build tags
 }
 
-// Binaries lists our commands. runphi is built with the emulator compiled
-// in (tag runphi_emu), as the design asks of test binaries.
+// Binaries lists our commands. runphi is the production build (no
+// runphi_emu tag): in the guest it drives /dev/jailhouse through the jhctl
+// library, served by jhemu in the emulated tier and by the real driver in
+// the real tier, so the tested binary is the one users install.
 func Binaries() []Binary {
 	return []Binary{
 		{Name: "init", Dir: "integration/guest/init"},
-		{Name: "runphi", Dir: "runphi", Tags: []string{"runphi_emu"}},
+		{Name: "runphi", Dir: "runphi"},
 		{Name: "jhctl", Dir: "jhctl"},
 		{Name: "cellgen", Dir: "cellgen"},
 		{Name: "jhemu", Dir: "integration/jhemu"},

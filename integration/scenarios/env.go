@@ -125,6 +125,12 @@ func (e *Env) Logf(format string, args ...any) {
 	e.console.Println(fmt.Sprintf(format, args...))
 }
 
+// Step prints a narration line, "==> what happens next", before the
+// commands of a step, so that the console reads as a walkthrough.
+func (e *Env) Step(format string, args ...any) {
+	e.console.Println("==> " + fmt.Sprintf(format, args...))
+}
+
 // Dir is the scenario's scratch directory (created on first use).
 func (e *Env) Dir() string { return e.dir }
 
@@ -206,6 +212,24 @@ func (e *Env) Output(cmd *exec.Cmd) (string, error) {
 	}
 	e.Logf("  (%s took %v)", filepath.Base(cmd.Path), took)
 	return all.String(), nil
+}
+
+// Quiet runs name with args without echoing anything, for polling; the
+// error quotes the output.
+func (e *Env) Quiet(name string, args ...string) (string, error) {
+	cmd, err := e.Command(name, args...)
+	if err != nil {
+		return "", err
+	}
+	return quietOutput(cmd)
+}
+
+func quietOutput(cmd *exec.Cmd) (string, error) {
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s: %w: %s", strings.Join(append([]string{filepath.Base(cmd.Path)}, cmd.Args[1:]...), " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
 }
 
 // Daemon is a background process started by Start.
@@ -331,6 +355,12 @@ type Jailhouse struct {
 	Sysfs  string // the sysfs tree
 }
 
+// EmulatedCPUs are the online CPUs of the machine jhemu emulates: those of
+// the qemu-arm64 root cell (boards/qemu-arm64/system*.json), as in the real
+// tier's 16-CPU guest, whatever the emulated tier's own -smp is. Enabling
+// a root cell that names other CPUs fails as it would on that machine.
+const EmulatedCPUs = "0-15"
+
 // Jailhouse returns the Jailhouse interfaces of this run. In Emulated mode
 // it starts jhemu once per run (it stays up across scenarios) and waits for
 // its CUSE device; in Real mode it checks that the driver is loaded.
@@ -354,7 +384,7 @@ func (e *Env) Jailhouse() (Jailhouse, error) {
 		return Jailhouse{}, fmt.Errorf("jhemu: %w", err)
 	}
 	// jhemu outlives this scenario: its context is the run's, not ours.
-	d, err := e.startDaemon(context.WithoutCancel(e.ctx), filepath.Dir(JhemuSysfs), "jhemu", "--sysfs", JhemuSysfs)
+	d, err := e.startDaemon(context.WithoutCancel(e.ctx), filepath.Dir(JhemuSysfs), "jhemu", "--sysfs", JhemuSysfs, "--cpus", EmulatedCPUs)
 	if err != nil {
 		return Jailhouse{}, err
 	}

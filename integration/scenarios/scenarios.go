@@ -156,7 +156,10 @@ type Scenario struct {
 	Needs   []string      // binaries (Config.Binaries keys) without which it skips
 	Modes   []Mode        // modes it runs in; empty means all
 	Timeout time.Duration // zero means Config.ScenarioTimeout
-	Run     func(*Env) error
+	// Explicit scenarios run only when named (RUNPHI_SCENARIOS, the
+	// kernel argument runphi.run), never as part of the default set.
+	Explicit bool
+	Run      func(*Env) error
 }
 
 // All returns every scenario in the order they run.
@@ -178,16 +181,36 @@ func All() []Scenario {
 			Name: "a-jhctl-demo", Doc: "jhctl drives the upstream demo flow: enable, cell create/load/start/list/stats/shutdown/destroy, disable",
 			Needs: []string{"jhctl"}, Run: jhctlDemo,
 		},
-		placeholder("b"), placeholder("c"), placeholder("d"), placeholder("e"), placeholder("f"),
+		{
+			Name: "b-containerd-zic", Doc: "containerd runs a ZIC image through runphi: import, run -d, running task and cell, kill (exit 143), rm; nothing left",
+			Needs: zicNeeds(), Run: containerdZIC,
+		},
+		{
+			Name: "c-containerd-busybox", Doc: "a regular busybox container through the runphi runtime is forwarded to runc and its output reaches ctr",
+			Needs: zicNeeds(), Run: containerdBusybox,
+		},
+		{
+			Name: "d-two-zics", Doc: "two networked ZICs get distinct CPUs, RAM and ivshmem devices; a third that does not fit fails cleanly",
+			Needs: zicNeeds(), Run: twoZICs,
+		},
+		{
+			Name: "e-hostile-images", Doc: "hostile descriptors (escaping paths, absurd memory, unknown keys) fail at create with a clear message; nothing left",
+			Needs: zicNeeds(), Run: hostileImages,
+		},
+		{
+			Name: "f-killed-create", Doc: "runphi create killed at each step, then delete --force, leaves no cell, grant, state or monitor",
+			Needs: []string{"runphi", "jhctl"}, Run: killedCreate,
+		},
+		{
+			Name: "demo", Doc: "the narrated main job: a ZIC through containerd and runphi, step by step (run it by name)",
+			Needs: zicNeeds(), Explicit: true, Run: demo,
+		},
 	}
 }
 
-// placeholder registers one of the issue's scenarios that is not written yet.
-func placeholder(letter string) Scenario {
-	return Scenario{
-		Name: "scenario-" + letter, Doc: "issue scenario " + letter + " (not yet implemented)",
-		Run: func(*Env) error { return Skipf("not yet implemented") },
-	}
+// zicNeeds are the binaries the containerd ZIC scenarios use.
+func zicNeeds() []string {
+	return []string{"runphi", "jhctl", "containerd", "ctr", "containerd-shim-runc-v2", "runc"}
 }
 
 // Names returns the names of scenarios, in order.
@@ -199,11 +222,23 @@ func Names(s []Scenario) []string {
 	return out
 }
 
+// Defaults returns the scenarios that run when none are named: all but
+// the Explicit ones.
+func Defaults(all []Scenario) []Scenario {
+	var out []Scenario
+	for _, s := range all {
+		if !s.Explicit {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // Select returns the scenarios named, in registry order; no names selects
-// all. An unknown name is an error.
+// the defaults (Defaults). An unknown name is an error.
 func Select(all []Scenario, names []string) ([]Scenario, error) {
 	if len(names) == 0 {
-		return all, nil
+		return Defaults(all), nil
 	}
 	var unknown []string
 	for _, n := range names {

@@ -52,14 +52,15 @@ func TestCheckRejects(t *testing.T) {
 }
 
 func TestSelect(t *testing.T) {
-	all := []Scenario{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+	all := []Scenario{{Name: "a"}, {Name: "b"}, {Name: "c"}, {Name: "demo", Explicit: true}}
 	tests := []struct {
 		names []string
 		want  []string
 		err   string
 	}{
-		{nil, []string{"a", "b", "c"}, ""},
+		{nil, []string{"a", "b", "c"}, ""},           // explicit ones only by name
 		{[]string{"c", "a"}, []string{"a", "c"}, ""}, // registry order
+		{[]string{"demo"}, []string{"demo"}, ""},
 		{[]string{"a", "zz"}, nil, "unknown scenario(s) zz"},
 	}
 	for _, tt := range tests {
