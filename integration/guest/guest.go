@@ -130,6 +130,9 @@ func Init(console *os.File) {
 		os.Setenv(k, v)
 	}
 	report := scenarios.BootReport{Mounts: MountAll(), KernelRelease: KernelRelease(), Uptime: Uptime()}
+	if err := LoopbackUp(); err != nil {
+		report.Mounts = append(report.Mounts, err.Error())
+	}
 	printMarker(console, marker.Event{Kind: marker.Boot, Uptime: report.Uptime})
 	for _, m := range report.Mounts {
 		say(console, "init: %s", m)
@@ -276,4 +279,26 @@ func Runner(console io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// LoopbackUp brings the loopback interface up, as a normal init does:
+// containerd's CRI plugin listens on 127.0.0.1 and exits without it.
+func LoopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback: socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback: get flags of lo: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback: bring lo up: %w", err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package guest
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -108,5 +109,23 @@ func TestLoadAllWithoutIndex(t *testing.T) {
 	}
 	if got[1].Error == "" {
 		t.Errorf("overlay2: %+v, want not found", got[1])
+	}
+}
+
+func TestLoopbackUp(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("bringing an interface up needs root")
+	}
+	// lo is normally up already; setting IFF_UP again must succeed and
+	// leave it up.
+	if err := LoopbackUp(); err != nil {
+		t.Fatal(err)
+	}
+	iface, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iface.Flags&net.FlagUp == 0 {
+		t.Error("lo is not up after LoopbackUp")
 	}
 }

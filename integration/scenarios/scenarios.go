@@ -121,7 +121,7 @@ func ReadConfig(path string) (*Config, error) {
 type BootReport struct {
 	KernelRelease string         `json:"kernelRelease"`
 	Uptime        float64        `json:"uptime"` // seconds, when init started
-	Mounts        []string       `json:"mounts"` // mount errors, empty when all succeeded
+	Mounts        []string       `json:"mounts"` // mount and loopback errors, empty when all succeeded
 	Modules       []ModuleResult `json:"modules"`
 }
 
