@@ -51,6 +51,15 @@
 // monitor does not read: those containers' logs stay empty, the output is
 // on the serial line. Console "none" has no output at all. Nothing is
 // ever sent to a cell: its stdin is not read.
+//
+// # Memory
+//
+// A host runs one monitor per ZIC for as long as the ZIC runs, so the
+// monitor keeps its resident set small: once setup is done, and then every
+// TrimInterval while it waits, it returns free heap pages to the kernel
+// and drops its mappings of the runphi binary's code and constant data,
+// nearly all of which only setup used (releaseMemory). The pages the wait
+// loops use fault back in from the page cache.
 package monitor
 
 import (
@@ -167,6 +176,12 @@ type Deps struct {
 	// Signals, if set, replaces signal.Notify (tests deliver signals
 	// through it).
 	Signals <-chan os.Signal
+	// Release gives memory back; the monitor calls it once setup is
+	// done and then every TrimInterval while it waits. It defaults to
+	// releaseMemory, which changes the whole process: tests replace it.
+	Release func() error
+	// TrimInterval defaults to DefaultTrimInterval.
+	TrimInterval time.Duration
 }
 
 type monitor struct {
@@ -179,13 +194,18 @@ type monitor struct {
 	tick    time.Duration
 	sigs    <-chan os.Signal
 	console io.ReadCloser
+
+	release   func() error
+	trimEvery time.Duration
+	lastTrim  time.Time
+	trimErr   bool // a failed release was logged
 }
 
 // Main runs the monitor with args, the arguments after the verb (the state
 // directory), and returns the exit status.
 func Main(args []string, d Deps) int {
 	m := &monitor{hv: d.Hypervisor, log: d.Logger, stdout: d.Stdout, stderr: d.Stderr,
-		sync: d.Sync, tick: d.Interval, sigs: d.Signals}
+		sync: d.Sync, tick: d.Interval, sigs: d.Signals, release: d.Release, trimEvery: d.TrimInterval}
 	if m.stdout == nil {
 		m.stdout = os.Stdout
 	}
@@ -209,6 +229,12 @@ func Main(args []string, d Deps) int {
 	if m.hv == nil {
 		m.hv = jailhouse.New(jailhouse.Paths{})
 	}
+	if m.release == nil {
+		m.release = releaseMemory
+	}
+	if m.trimEvery <= 0 {
+		m.trimEvery = DefaultTrimInterval
+	}
 
 	fifo, err := m.setup(args)
 	if err != nil {
@@ -224,6 +250,8 @@ func Main(args []string, d Deps) int {
 		m.report("monitor not confirmed", err)
 		return ExitError
 	}
+	// From here on the monitor only waits, maybe for months.
+	m.trim()
 
 	started := make(chan error, 1)
 	go func() {
@@ -254,6 +282,7 @@ func (m *monitor) awaitStart(started <-chan error) (code int, done bool) {
 			}
 			return 0, false
 		case <-ticker.C:
+			m.maybeTrim()
 			if m.vanished() {
 				m.report(fmt.Sprintf("cell %s no longer exists (destroyed before start)", m.cfg.CellName), nil)
 				return ExitKilled, true
@@ -368,6 +397,7 @@ func (m *monitor) watch() int {
 				m.report(fmt.Sprintf("cell %s: shutdown on signal %d failed", m.cfg.CellName, stop), err)
 			}
 		case <-ticker.C:
+			m.maybeTrim()
 		}
 	}
 }
@@ -418,6 +448,23 @@ func (m *monitor) pump() {
 		m.report("console forwarding stopped", err)
 		m.console.Close()
 		m.console = nil
+	}
+}
+
+// trim gives memory back (Deps.Release). A failure costs only memory, so
+// it goes to the log, once, and not to the container's stderr.
+func (m *monitor) trim() {
+	m.lastTrim = time.Now()
+	if err := m.release(); err != nil && !m.trimErr && m.log != nil {
+		m.trimErr = true
+		m.log.Warn("monitor memory not released", "id", m.cfg.ID, "verb", Verb, "error", err.Error())
+	}
+}
+
+// maybeTrim trims if the last trim is TrimInterval ago.
+func (m *monitor) maybeTrim() {
+	if time.Since(m.lastTrim) >= m.trimEvery {
+		m.trim()
 	}
 }
 

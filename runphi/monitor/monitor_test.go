@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -115,6 +117,11 @@ type harness struct {
 	stderr  *syncBuffer
 	done    chan int
 	console string
+	// releases counts Deps.Release calls; releaseErr is what they
+	// return.
+	releases   atomic.Int32
+	releaseErr error
+	log        *syncBuffer
 }
 
 func newHarness(t *testing.T, console string) *harness {
@@ -123,7 +130,7 @@ func newHarness(t *testing.T, console string) *harness {
 	h := &harness{t: t, dir: dir, fifo: filepath.Join(dir, "exec.fifo"),
 		hv:   &memHV{name: "zic-a", id: 3, state: jailhouse.StateShutDown},
 		sigs: make(chan os.Signal, 4), stdout: &syncBuffer{}, stderr: &syncBuffer{},
-		done: make(chan int, 1), console: console}
+		done: make(chan int, 1), console: console, log: &syncBuffer{}}
 	if err := unix.Mkfifo(h.fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -139,9 +146,15 @@ func (h *harness) run(args ...string) {
 	if args == nil {
 		args = []string{h.dir}
 	}
+	release := func() error {
+		h.releases.Add(1)
+		return h.releaseErr
+	}
+	logger := slog.New(slog.NewTextHandler(h.log, nil))
 	go func() {
 		h.done <- Main(args, Deps{Hypervisor: h.hv, Stdout: h.stdout, Stderr: h.stderr,
-			Sync: theirs, Interval: 5 * time.Millisecond, Signals: h.sigs})
+			Sync: theirs, Interval: 5 * time.Millisecond, Signals: h.sigs,
+			Release: release, TrimInterval: 20 * time.Millisecond, Logger: logger})
 	}()
 }
 
@@ -354,5 +367,85 @@ func TestConfigRoundTrip(t *testing.T) {
 	}
 	if _, err := readConfig(dir); err == nil {
 		t.Error("incomplete config accepted")
+	}
+}
+
+// eventually polls cond for up to 5 seconds.
+func eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// TestReleaseWhileWaiting: the monitor gives memory back once it is
+// confirmed, then every TrimInterval, before and after start.
+func TestReleaseWhileWaiting(t *testing.T) {
+	h := newHarness(t, "uart")
+	h.run()
+	line, err := bufio.NewReader(h.sync).ReadString('\n')
+	if err != nil || line != MsgReady+"\n" {
+		t.Fatalf("handshake = %q, %v", line, err)
+	}
+	// Setup is not over before create's go-ahead.
+	time.Sleep(30 * time.Millisecond)
+	if n := h.releases.Load(); n != 0 {
+		t.Fatalf("%d releases before the go-ahead", n)
+	}
+	if _, err := h.sync.Write([]byte{GoByte}); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(func() bool { return h.releases.Load() >= 2 }) {
+		t.Fatalf("%d releases while waiting for start, want at least 2", h.releases.Load())
+	}
+	h.start()
+	n := h.releases.Load()
+	if !eventually(func() bool { return h.releases.Load() >= n+2 }) {
+		t.Fatalf("%d releases after start, want at least %d", h.releases.Load(), n+2)
+	}
+	h.sigs <- syscall.SIGTERM
+	if got := h.wait(); got != ExitShutdown {
+		t.Errorf("exit status = %d, want %d", got, ExitShutdown)
+	}
+}
+
+// TestReleaseFailureIsHarmless: a failed release is logged once, not
+// shown in the container's log, and changes nothing else.
+func TestReleaseFailureIsHarmless(t *testing.T) {
+	h := newHarness(t, "uart")
+	h.releaseErr = errors.New("no /proc")
+	h.run()
+	h.ready()
+	h.start()
+	if !eventually(func() bool { return h.releases.Load() >= 3 }) {
+		t.Fatalf("%d releases, want at least 3", h.releases.Load())
+	}
+	h.hv.set(func(hv *memHV) { hv.state = jailhouse.StateShutDown })
+	if got := h.wait(); got != ExitShutdown {
+		t.Errorf("exit status = %d, want %d", got, ExitShutdown)
+	}
+	if n := strings.Count(h.log.String(), "memory not released"); n != 1 {
+		t.Errorf("log has %d release warnings, want 1:\n%s", n, h.log.String())
+	}
+	if strings.Contains(h.stderr.String(), "memory") {
+		t.Errorf("container stderr mentions the release: %q", h.stderr.String())
+	}
+}
+
+func TestNoReleaseWhenSetupFails(t *testing.T) {
+	h := newHarness(t, "uart")
+	os.Remove(h.fifo)
+	h.run()
+	line, _ := bufio.NewReader(h.sync).ReadString('\n')
+	if !strings.HasPrefix(line, MsgErrorPrefix) {
+		t.Fatalf("handshake = %q, want an error", line)
+	}
+	if got := h.wait(); got != ExitError {
+		t.Errorf("exit status = %d, want %d", got, ExitError)
+	}
+	if n := h.releases.Load(); n != 0 {
+		t.Errorf("%d releases after a failed setup", n)
 	}
 }
