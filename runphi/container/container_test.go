@@ -62,6 +62,11 @@ func TestLifecycleTerm(t *testing.T) {
 	if code, err := e.m.Wait("zic-a"); err != nil || code != 143 {
 		t.Errorf("monitor exit = %d, %v; want 143", code, err)
 	}
+	// The monitor learns of the TERM before it can see the shutdown, so
+	// it does not report a shutdown "outside runphi" in the container log.
+	if logged, _ := os.ReadFile(filepath.Join(e.dir, "zic-a.err")); strings.Contains(string(logged), "outside runphi") {
+		t.Errorf("container stderr after kill TERM = %q", logged)
+	}
 	s, err = e.m.State("zic-a")
 	if err != nil || s.Status != specs.StateStopped || s.Pid != 0 {
 		t.Errorf("state after kill = %+v, %v; want stopped, pid 0", s, err)

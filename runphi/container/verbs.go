@@ -267,23 +267,21 @@ func (m *Manager) Kill(id string, sig unix.Signal, all bool) error {
 		}
 		return nil
 	case stopSignal(sig):
-		shut := false
+		// The monitor first: it then knows the shutdown it is about to see
+		// was asked for (it exits 128+sig, with no "shut down outside
+		// runphi" complaint) and shuts the cell down itself. The shutdown
+		// below repeats that, which the hypervisor treats as a no-op, so a
+		// cell that refuses is still reported to the caller.
+		if err := c.Monitor.Signal(sig); err != nil {
+			if errors.Is(err, state.ErrNoProcess) {
+				return fmt.Errorf("container %s: %w", id, ErrNotRunning)
+			}
+			return fmt.Errorf("container %s: %w", id, err)
+		}
 		if st == specs.StateRunning {
 			if err := ignoreGone(m.o.Hypervisor.ShutdownCell(ref)); err != nil {
 				return fmt.Errorf("container %s: %w", id, err)
 			}
-			shut = true
-		}
-		if err := c.Monitor.Signal(sig); err != nil {
-			switch {
-			case errors.Is(err, state.ErrNoProcess) && shut:
-				// The monitor saw the shutdown and exited (143) before
-				// the signal: the container stopped as asked.
-				return nil
-			case errors.Is(err, state.ErrNoProcess):
-				return fmt.Errorf("container %s: %w", id, ErrNotRunning)
-			}
-			return fmt.Errorf("container %s: %w", id, err)
 		}
 		return nil
 	}

@@ -127,6 +127,10 @@ type Config struct {
 }
 
 // WriteConfig writes dir/monitor.json.
+// signalGrace is how long a monitor that sees its cell shut down waits
+// for the stop signal runphi kill sends before shutting it down.
+const signalGrace = 500 * time.Millisecond
+
 func WriteConfig(dir string, c Config) error {
 	data, err := json.Marshal(c)
 	if err != nil {
@@ -428,6 +432,16 @@ func (m *monitor) check(ref jailhouse.CellRef, stop int, errs *int) (code int, d
 	case jailhouse.StateRunning, jailhouse.StateRunningLocked:
 		return 0, false
 	case jailhouse.StateShutDown:
+		if stop == 0 {
+			// runphi kill signals the monitor before it shuts the cell down,
+			// but kill(2) returns before this process has taken the signal;
+			// give a signal on its way a moment before blaming someone else.
+			select {
+			case sig := <-m.sigs:
+				stop = signum(sig)
+			case <-time.After(signalGrace):
+			}
+		}
 		if stop != 0 {
 			return 128 + stop, true
 		}
