@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	bundlepkg "github.com/runphi-go/runphi/cellgen/bundle"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	bundlepkg "github.com/runphi-go/runphi/cellgen/bundle"
+	"github.com/runphi-go/runphi/cellgen/cell"
+	"github.com/runphi-go/runphi/cellgen/cpuset"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -244,6 +247,28 @@ func TestLongID(t *testing.T) {
 	e.assertNothingLeft(id)
 }
 
+// A cell of the same name that runphi did not create (here: made before
+// the container, as another namespace's container with this id would) is
+// not destroyed by the rollback of a create that failed with EEXIST.
+func TestCreateRollbackKeepsForeignCell(t *testing.T) {
+	e := newEnv(t)
+	co := e.opts("zic-x", e.bundle("zic-x", bundleOpts{}))
+	foreign := &cell.Cell{Arch: cell.ArchARM64, Name: state.CellName("zic-x"), CPUs: cpuset.Of(9)}
+	data, err := foreign.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.hv.CreateCell(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Create(context.Background(), co); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("Create = %v, want the driver's 'already exists'", err)
+	}
+	if _, ok := e.hv.cells()["zic-x"]; !ok {
+		t.Error("the rollback destroyed a cell runphi did not create")
+	}
+}
+
 func TestCreateRollback(t *testing.T) {
 	tests := []struct {
 		name string
@@ -265,6 +290,9 @@ func TestCreateRollback(t *testing.T) {
 		{"CreateCell fails", func(e *env, o *bundleOpts, co *CreateOpts) {
 			e.hv.failOn(jailhouse.OpCreate, &jailhouse.Error{Op: jailhouse.OpCreate, Kind: jailhouse.ErrCPUBusy, Msg: "CPU 1 is busy"})
 		}, "CPU 1 is busy"},
+		{"CreateCell fails after the cell was created", func(e *env, o *bundleOpts, co *CreateOpts) {
+			e.hv.afterCreate = &jailhouse.Error{Op: jailhouse.OpCreate, Msg: "cell 'zic-f' was not created (not listed in sysfs)"}
+		}, "was not created"},
 		{"LoadCell fails", func(e *env, o *bundleOpts, co *CreateOpts) {
 			e.hv.failOn(jailhouse.OpLoad, &jailhouse.Error{Op: jailhouse.OpLoad, Kind: jailhouse.ErrImage, Msg: "image 0 does not fit"})
 		}, "does not fit"},

@@ -191,10 +191,16 @@ func (m *Manager) Create(ctx context.Context, o CreateOpts) (err error) {
 		return fmt.Errorf("container %s: %w", o.ID, err)
 	}
 	cellID, err := m.o.Hypervisor.CreateCell(data)
+	// A failed create may still have left the cell behind (the driver
+	// succeeded but the cell did not show in sysfs in time), so the
+	// rollback destroys it by name, unless the name was already taken by
+	// a cell that is not ours.
+	if err == nil || !errors.Is(err, jailhouse.ErrCellExists) {
+		rb.add(func() error { return ignoreGone(m.o.Hypervisor.DestroyCell(ref)) })
+	}
 	if err != nil {
 		return fmt.Errorf("container %s: %w", o.ID, err)
 	}
-	rb.add(func() error { return ignoreGone(m.o.Hypervisor.DestroyCell(ref)) })
 	// The id is recorded with the monitor below; until then delete
 	// finds the cell by its name, which state.json already holds.
 	rec.Cell.ID = cellID

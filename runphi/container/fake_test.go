@@ -28,7 +28,11 @@ type fakeHV struct {
 
 	mu   sync.Mutex
 	fail map[jailhouse.Op]error // injected failures, in this process only
-	ops  []string               // operations seen in this process
+	// afterCreate, if set, is returned by CreateCell after the cell was
+	// created: a driver call that failed late (e.g. the new cell did not
+	// show in sysfs in time) while the cell exists.
+	afterCreate error
+	ops         []string // operations seen in this process
 }
 
 type fakeCell struct {
@@ -133,6 +137,9 @@ func (f *fakeHV) CreateCell(config []byte) (int, error) {
 		t.Cells[strconv.Itoa(id)] = fakeCell{Name: cfg.Name, State: string(jailhouse.StateShutDown)}
 		return os.WriteFile(filepath.Join(f.dir, fmt.Sprintf("cell-%d.cell", id)), config, 0o600)
 	})
+	if err == nil && f.afterCreate != nil {
+		return 0, f.afterCreate
+	}
 	return id, err
 }
 
