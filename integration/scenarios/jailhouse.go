@@ -36,6 +36,11 @@ func (e *Env) cellList(jh Jailhouse) (map[string]listedCell, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseCellList(out)
+}
+
+// parseCellList reads `jhctl cell list --json` output into cells by name.
+func parseCellList(out string) (map[string]listedCell, error) {
 	var cells []listedCell
 	if err := json.Unmarshal([]byte(out), &cells); err != nil {
 		return nil, fmt.Errorf("cell list --json: %w", err)

@@ -190,15 +190,7 @@ func (h *zicHost) cells() (map[string]listedCell, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cells []listedCell
-	if err := json.Unmarshal([]byte(out), &cells); err != nil {
-		return nil, fmt.Errorf("cell list --json: %w", err)
-	}
-	m := map[string]listedCell{}
-	for _, c := range cells {
-		m[c.Name] = c
-	}
-	return m, nil
+	return parseCellList(out)
 }
 
 // grant is one allocator grant as alloc.json holds it.
